@@ -38,5 +38,7 @@ export function toErrorResponse(err: KeylessError, target: string | undefined): 
   if (err.code === 'KL_ERR_UPSTREAM_ERROR' && err.upstream?.code) {
     return encodeErrorResponse({ severity: 'FATAL', code: err.upstream.code, message: `${prefix}upstream: ${err.upstream.message ?? 'error'}` });
   }
-  return encodeErrorResponse({ severity: 'FATAL', code: SQLSTATE[err.code], message: prefix + err.clientMessage });
+  // A rejected credential keeps upstream's class (28P01 bad password, 28000 no pg_hba entry).
+  const code = err.code === 'KL_ERR_UPSTREAM_AUTH' && err.upstream?.code ? err.upstream.code : SQLSTATE[err.code];
+  return encodeErrorResponse({ severity: 'FATAL', code, message: prefix + err.clientMessage });
 }

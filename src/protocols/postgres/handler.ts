@@ -200,7 +200,7 @@ export class PostgresHandler implements ProtocolHandler {
     }
     const signal = AbortSignal.any([ctx.signal, AbortSignal.timeout(cfg.timeouts.connect)]);
     const session = await openSession(this.#endpoint(cfg), params, cred, signal);
-    ctx.log.debug({ version: cred.version, tls: session.socket instanceof TLSSocket }, 'upstream login ok');
+    ctx.log.debug({ version: cred.version, auth: session.auth, tls: session.socket instanceof TLSSocket, user: params.get('user') }, 'upstream login ok');
     return session;
   }
 

@@ -32,6 +32,8 @@ export interface UpstreamSession {
   /** NoticeResponse frames upstream sent during startup, to pass on. */
   notices: Buffer[];
   status: 'I' | 'T' | 'E';
+  /** How upstream authenticated us: trust, password, md5, SCRAM-SHA-256, SCRAM-SHA-256-PLUS (plus +cert). */
+  auth: string;
   /** Bytes upstream sent after ReadyForQuery (none in practice); the relay sends them first. */
   leftover: Buffer;
 }
@@ -146,7 +148,8 @@ export async function openSession(
   try {
     socket.write(encodeStartup(startup));
     const session = await authenticate(socket, reader, cred, signal);
-    return { ...session, socket, raw, leftover: reader.detach() };
+    const auth = clientCert && session.auth === 'trust' ? 'cert' : session.auth;
+    return { ...session, auth, socket, raw, leftover: reader.detach() };
   } catch (err) {
     socket.destroy();
     raw.destroy();
@@ -166,6 +169,7 @@ async function authenticate(
   let backendKey: UpstreamSession['backendKey'];
   let scram: ScramClient | undefined;
   let scramVerified = false;
+  let auth = 'trust';
   const password = (): string => {
     const p = optionalField(cred, 'password');
     if (!p) throw new KeylessError('KL_ERR_CREDENTIAL_INVALID', `upstream asked for a password and credential ${cred.ref.store}:${cred.ref.path} has none`);
@@ -186,9 +190,11 @@ async function authenticate(
         if (scram && !scramVerified) throw new KeylessError('KL_ERR_UPSTREAM_AUTH', 'upstream skipped the SCRAM server signature');
         break;
       case 'authenticationCleartextPassword':
+        auth = 'password';
         socket.write(serialize.password(password()));
         break;
       case 'authenticationMD5Password':
+        auth = 'md5';
         socket.write(serialize.password(md5PasswordResponse(username, password(), (msg as unknown as { salt: Buffer }).salt)));
         break;
       case 'authenticationSASL': {
@@ -203,6 +209,7 @@ async function authenticate(
         } else {
           throw new KeylessError('KL_ERR_UPSTREAM_AUTH_METHOD', `upstream offered SASL mechanisms ${mechanisms.join(', ')}; Keyless speaks ${SCRAM_SHA_256}(-PLUS)`);
         }
+        auth = scram.mechanism;
         socket.write(serialize.sendSASLInitialResponseMessage(scram.mechanism, scram.clientFirst()));
         break;
       }
@@ -231,7 +238,7 @@ async function authenticate(
       }
       case 'readyForQuery': {
         const status = (msg as unknown as { status: string }).status;
-        return { parameters, notices, backendKey, status: status === 'T' || status === 'E' ? status : 'I' };
+        return { parameters, notices, backendKey, auth, status: status === 'T' || status === 'E' ? status : 'I' };
       }
       case 'error':
         throw upstreamError(msg as unknown as DatabaseError);
