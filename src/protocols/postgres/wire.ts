@@ -98,7 +98,7 @@ export function encodeStartup(params: ReadonlyMap<string, string>): Buffer {
 }
 
 export function encodeCancelRequest(processId: number, secretKey: Buffer): Buffer {
-  const b = Buffer.alloc(12 + secretKey.length - 4);
+  const b = Buffer.alloc(12 + secretKey.length);
   b.writeUInt32BE(b.length, 0);
   b.writeUInt32BE(RequestCode.Cancel, 4);
   b.writeUInt32BE(processId, 8);

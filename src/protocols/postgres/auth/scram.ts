@@ -19,14 +19,17 @@ export class ScramError extends Error {
   }
 }
 
-/** Salted passwords by a digest of (password, salt, iterations); bounded, oldest dropped first. */
+/**
+ * Salted passwords by a digest of (password, salt, iterations); bounded, oldest dropped first.
+ * Holds the promise, so a burst of first connections computes PBKDF2 once, not once each.
+ */
 class SaltedPasswordCache {
-  readonly #map = new Map<string, Buffer>();
+  readonly #map = new Map<string, Promise<Buffer>>();
   readonly #max: number;
   constructor(max: number) {
     this.#max = max;
   }
-  async get(password: string, salt: Buffer, iterations: number): Promise<Buffer> {
+  get(password: string, salt: Buffer, iterations: number): Promise<Buffer> {
     const key = createHash('sha256').update(password, 'utf8').update('\0').update(salt).update(`\0${iterations}`).digest('base64');
     const hit = this.#map.get(key);
     if (hit) {
@@ -34,8 +37,9 @@ class SaltedPasswordCache {
       this.#map.set(key, hit);
       return hit;
     }
-    const salted = await pbkdf2Async(password, salt, iterations, 32, 'sha256');
+    const salted = pbkdf2Async(password, salt, iterations, 32, 'sha256');
     this.#map.set(key, salted);
+    salted.catch(() => this.#map.delete(key));
     if (this.#map.size > this.#max) this.#map.delete(this.#map.keys().next().value!);
     return salted;
   }
