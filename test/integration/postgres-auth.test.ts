@@ -40,8 +40,8 @@ afterAll(async () => {
   await keyless?.stop();
 });
 
-function loginLine(target: string): Record<string, unknown> | undefined {
-  return keyless.logs().findLast((l) => l.msg === 'upstream login ok' && l.target === target);
+function loginLine(target: string): Promise<Record<string, unknown>> {
+  return keyless.waitForLog((l) => l.msg === 'upstream login ok' && l.target === target);
 }
 
 async function whoami(port: number): Promise<{ user: string; ssl: boolean }> {
@@ -63,12 +63,12 @@ describe('upstream auth methods', () => {
     ['trust', 'kl_trust', 'trust'],
   ])('%s: logs in as the stored user', async (target, user, auth) => {
     expect(await whoami(ports[target]!)).toEqual({ user, ssl: false });
-    expect(loginLine(target)).toMatchObject({ auth, tls: false, user });
+    expect(await loginLine(target)).toMatchObject({ auth, tls: false, user });
   });
 
   test('SCRAM over TLS uses SCRAM-SHA-256-PLUS (tls-server-end-point channel binding)', async () => {
     expect(await whoami(ports['scram-tls']!)).toEqual({ user: 'kl_scram', ssl: true });
-    expect(loginLine('scram-tls')).toMatchObject({ auth: 'SCRAM-SHA-256-PLUS', tls: true });
+    expect(await loginLine('scram-tls')).toMatchObject({ auth: 'SCRAM-SHA-256-PLUS', tls: true });
   });
 
   test('md5 over TLS', async () => {
@@ -77,7 +77,7 @@ describe('upstream auth methods', () => {
 
   test('client certificate from the store (pg_hba cert)', async () => {
     expect(await whoami(ports.cert!)).toEqual({ user: 'kl_cert', ssl: true });
-    expect(loginLine('cert')).toMatchObject({ auth: 'cert', tls: true });
+    expect(await loginLine('cert')).toMatchObject({ auth: 'cert', tls: true });
   });
 
   test('a client certificate with tls.mode disable is refused with a clear error', async () => {
@@ -99,7 +99,7 @@ describe('upstream TLS modes', () => {
     const err = await connectError(ports['sslonly-disable']!);
     expect(err.message).toBe('keyless: target sslonly-disable: upstream refused the stored credential');
     expect(err.code).toBe('28000');
-    const line = keyless.logs().findLast((l) => l.msg === 'connection failed' && l.target === 'sslonly-disable');
+    const line = await keyless.waitForLog((l) => l.msg === 'connection failed' && l.target === 'sslonly-disable');
     expect(String(line?.err)).toMatch(/pg_hba.conf rejects connection .* no encryption/);
   });
 
@@ -115,7 +115,7 @@ describe('upstream TLS modes', () => {
     const err = await connectError(ports[target]!);
     expect(err.message).toBe(`keyless: target ${target}: upstream TLS verification failed`);
     expect(err.code).toBe('08001');
-    const line = keyless.logs().findLast((l) => l.msg === 'connection failed' && l.target === target);
+    const line = await keyless.waitForLog((l) => l.msg === 'connection failed' && l.target === target);
     expect(line).toMatchObject({ code: 'KL_ERR_UPSTREAM_TLS' });
     expect(String(line?.err) + String(line?.cause)).toMatch(why);
   });

@@ -3,7 +3,6 @@
 // Keyless's memory bounded, cancel, 200 concurrent connections, routing, client-side TLS.
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { connect } from 'node:net';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
@@ -11,6 +10,7 @@ import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
 import { startKeyless, type KeylessProcess } from '../support/keyless.ts';
 import { client, connectError, fileStoreFor, pgTarget, targets } from '../support/pg-fixtures.ts';
+import { GSSENC_REQUEST, exchange, startupPacket } from '../support/pg-raw.ts';
 
 const pgInfo = inject('pg');
 const pki = inject('pki');
@@ -260,12 +260,14 @@ describe('client-facing TLS', () => {
   test('GSSENCRequest is answered N and the client continues with its startup', async () => {
     const r = await psql(port, ['-At', '-c', 'SELECT 7'], {});
     expect(r.stdout.trim()).toBe('7');
-    const answer = await rawExchange(port, gssencRequest());
-    expect(answer.toString('latin1')).toBe('N');
+    const { reply } = await exchange(port, [GSSENC_REQUEST], { done: (b) => b.length > 0 });
+    expect(reply.toString('latin1')).toBe('N');
   });
 
   test('a protocol 3.2 startup gets NegotiateProtocolVersion(3.0) and then logs in', async () => {
-    const reply = await rawExchange(port, startupPacket(3, 2, { user: 'app', database: 'keyless_test', '_pq_.keyless_test': 'on' }), (buf) => buf.includes(Buffer.from('Z\0\0\0\x05I', 'latin1')));
+    const { reply } = await exchange(port, [startupPacket(3, 2, { user: 'app', database: 'keyless_test', '_pq_.keyless_test': 'on' })], {
+      done: (buf) => buf.includes(Buffer.from('Z\0\0\0\x05I', 'latin1')),
+    });
     expect(reply[0]).toBe(0x76); // 'v'
     const minor = reply.readUInt32BE(5);
     expect(minor).toBe(0);
@@ -273,36 +275,3 @@ describe('client-facing TLS', () => {
   });
 });
 
-function gssencRequest(): Buffer {
-  const b = Buffer.alloc(8);
-  b.writeUInt32BE(8, 0);
-  b.writeUInt32BE(80877104, 4);
-  return b;
-}
-
-function startupPacket(major: number, minor: number, params: Record<string, string>): Buffer {
-  const body = Buffer.from(`${Object.entries(params).map(([k, v]) => `${k}\0${v}\0`).join('')}\0`, 'utf8');
-  const head = Buffer.alloc(8);
-  head.writeUInt32BE(8 + body.length, 0);
-  head.writeUInt16BE(major, 4);
-  head.writeUInt16BE(minor, 6);
-  return Buffer.concat([head, body]);
-}
-
-/** Send bytes on a raw socket and collect the reply until `done` says so, or the server closes. */
-function rawExchange(p: number, bytes: Buffer, done: (b: Buffer) => boolean = (b) => b.length > 0): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const s = connect({ host: '127.0.0.1', port: p });
-    let got = Buffer.alloc(0);
-    s.on('data', (d) => {
-      got = Buffer.concat([got, d]);
-      if (done(got)) {
-        s.destroy();
-        resolve(got);
-      }
-    });
-    s.on('close', () => resolve(got));
-    s.on('error', reject);
-    s.write(bytes);
-  });
-}

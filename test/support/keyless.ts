@@ -19,6 +19,8 @@ export interface KeylessProcess {
   output(): string;
   /** Parsed JSON log lines so far. */
   logs(): Record<string, unknown>[];
+  /** Wait until a log line matches (lines are written asynchronously), and return it. */
+  waitForLog(pred: (line: Record<string, unknown>, index: number) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
   /** GET a path on the admin server. */
   admin(path: string): Promise<{ status: number; body: string }>;
   /** Resident set size now and its peak (VmHWM), in bytes, from /proc. */
@@ -79,6 +81,15 @@ export async function startKeyless(config: Record<string, unknown>, opts: { env?
           }
         }),
     admin,
+    async waitForLog(pred, timeoutMs = 10_000) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const line = proc.logs().find(pred);
+        if (line) return line;
+        if (Date.now() > deadline) throw new Error(`no matching log line within ${timeoutMs} ms`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    },
     memory() {
       const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
       const kb = (k: string): number => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? 0) * 1024;
