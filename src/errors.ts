@@ -22,6 +22,7 @@ export const ERROR_CODES = {
   KL_ERR_UPSTREAM_ERROR: { client: 'upstream error' },
   KL_ERR_UPSTREAM_CLOSED: { client: 'upstream closed the connection during the handshake' },
   KL_ERR_SHUTTING_DOWN: { client: 'proxy is shutting down' },
+  KL_ERR_IDLE_TIMEOUT: { client: 'connection closed after the idle timeout' },
   KL_ERR_TOO_MANY_CONNECTIONS: { client: 'too many connections' },
 } as const;
 

@@ -30,6 +30,7 @@ const RESULT_BY_CODE: Record<ErrorCode, ConnectionResult> = {
   KL_ERR_UPSTREAM_ERROR: 'upstream_error',
   KL_ERR_UPSTREAM_CLOSED: 'upstream_error',
   KL_ERR_SHUTTING_DOWN: 'shutting_down',
+  KL_ERR_IDLE_TIMEOUT: 'ok',
   KL_ERR_TOO_MANY_CONNECTIONS: 'too_many_connections',
 };
 

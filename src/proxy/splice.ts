@@ -8,6 +8,8 @@ export interface SpliceOptions {
   idleMs: number;
   log: Logger;
   signal: AbortSignal;
+  /** Protocol bytes telling the client why Keyless is closing (idle timeout, shutdown). */
+  farewell?(reason: 'idle' | 'shutdown'): Buffer;
 }
 
 /** Grace for the other side to flush and close after one side closed cleanly. */
@@ -28,7 +30,18 @@ export function splice(client: Duplex & { setTimeout?(ms: number): unknown }, up
       client.destroy();
       upstream.destroy();
     };
-    const onAbort = (): void => destroyBoth('shutdown');
+    /** Keyless ends the connection: tell the client why, let that flush, drop upstream now. */
+    const goodbye = (why: 'idle' | 'shutdown'): void => {
+      reason ??= why === 'idle' ? 'idle timeout' : 'shutdown';
+      client.unpipe(upstream);
+      upstream.unpipe(client);
+      upstream.destroy();
+      const bytes = opts.farewell?.(why);
+      if (bytes && !client.destroyed) client.end(bytes);
+      else client.destroy();
+      setTimeout(() => client.destroy(), LINGER_MS).unref();
+    };
+    const onAbort = (): void => goodbye('shutdown');
     const wire = (side: Duplex, other: Duplex, name: 'client' | 'upstream'): void => {
       if (side.closed) {
         // Closed while the handshake finished: there is nothing to relay.
@@ -55,7 +68,7 @@ export function splice(client: Duplex & { setTimeout?(ms: number): unknown }, up
     wire(upstream, client, 'upstream');
     if (opts.idleMs > 0 && client.setTimeout) {
       client.setTimeout(opts.idleMs);
-      client.on('timeout', () => destroyBoth('idle timeout'));
+      client.on('timeout', () => goodbye('idle'));
     }
     if (opts.signal.aborted) onAbort();
     else opts.signal.addEventListener('abort', onAbort, { once: true });

@@ -24,6 +24,7 @@ const SQLSTATE: Record<ErrorCode, string> = {
   KL_ERR_UPSTREAM_ERROR: '08006',
   KL_ERR_UPSTREAM_CLOSED: '08006', // connection_failure
   KL_ERR_SHUTTING_DOWN: '57P01', // admin_shutdown
+  KL_ERR_IDLE_TIMEOUT: '57P05', // idle_session_timeout
   KL_ERR_TOO_MANY_CONNECTIONS: '53300', // too_many_connections
 };
 

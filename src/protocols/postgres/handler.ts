@@ -104,7 +104,19 @@ export class PostgresHandler implements ProtocolHandler {
         if (upstream.leftover.length > 0) socket.write(upstream.leftover);
         const rawUp = upstream.raw;
         ctx.relaying({ fromClient: () => client.bytesRead, fromUpstream: () => rawUp.bytesRead });
-        await splice(socket, upstream.socket, { idleMs: cfg.timeouts.idle, log: ctx.log, signal: ctx.signal });
+        const name = target.name;
+        await splice(socket, upstream.socket, {
+          idleMs: cfg.timeouts.idle,
+          log: ctx.log,
+          signal: ctx.signal,
+          farewell: (why) =>
+            toErrorResponse(
+              why === 'idle'
+                ? new KeylessError('KL_ERR_IDLE_TIMEOUT', 'idle timeout')
+                : new KeylessError('KL_ERR_SHUTTING_DOWN', 'drain deadline passed'),
+              name,
+            ),
+        });
       } finally {
         key.release();
       }
