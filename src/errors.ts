@@ -11,6 +11,8 @@ export const ERROR_CODES = {
   KL_ERR_HANDSHAKE_TIMEOUT: { client: 'handshake timed out' },
   KL_ERR_UNSUPPORTED: { client: 'unsupported request' },
   KL_ERR_STORE_UNAVAILABLE: { client: 'credential store unavailable' },
+  KL_ERR_STORE_DENIED: { client: 'credential store denied access' },
+  KL_ERR_STORE_REFUSED: { client: 'credential store refused the request' },
   KL_ERR_CREDENTIAL_NOT_FOUND: { client: 'credential not found in store' },
   KL_ERR_CREDENTIAL_INVALID: { client: 'stored credential is incomplete' },
   KL_ERR_UPSTREAM_UNREACHABLE: { client: 'upstream unreachable' },
@@ -22,6 +24,7 @@ export const ERROR_CODES = {
   KL_ERR_UPSTREAM_ERROR: { client: 'upstream error' },
   KL_ERR_UPSTREAM_CLOSED: { client: 'upstream closed the connection during the handshake' },
   KL_ERR_SHUTTING_DOWN: { client: 'proxy is shutting down' },
+  KL_ERR_TARGET_RECONFIGURED: { client: 'target was reconfigured or removed; reconnect' },
   KL_ERR_IDLE_TIMEOUT: { client: 'connection closed after the idle timeout' },
   KL_ERR_TOO_MANY_CONNECTIONS: { client: 'too many connections' },
 } as const;

@@ -1,12 +1,15 @@
 import { parseArgs } from 'node:util';
 import { run } from './run.ts';
 import { validate } from './validate.ts';
+import { check } from './check.ts';
 
 const USAGE = `usage: keyless <command> [options]
 
 commands:
   run --config FILE       start the proxy (also: keyless run FILE)
   validate FILE           check a config file; exits non-zero with the field paths of any errors
+  check FILE              reach every store and upstream with the real credentials; a table of
+                          what works and why not; exits non-zero on any failure
 
 environment:
   KEYLESS_CONFIG          config file when --config is not given
@@ -34,6 +37,9 @@ export async function main(argv: string[]): Promise<number> {
     case 'validate':
       if (!file) return usage('validate needs a FILE');
       return validate(file);
+    case 'check':
+      if (!file) return usage('check needs a FILE');
+      return check(file);
     default:
       return usage(`unknown command "${command}"`);
   }

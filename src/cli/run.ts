@@ -2,6 +2,7 @@ import { ConfigError, formatProblem, loadConfigFile } from '../config/load.ts';
 import { KeylessError } from '../errors.ts';
 import { createLogger } from '../observability/logger.ts';
 import { Proxy } from '../proxy/proxy.ts';
+import { watchConfig } from '../config/watch.ts';
 
 export async function run(file: string): Promise<number> {
   let cfg;
@@ -28,6 +29,28 @@ export async function run(file: string): Promise<number> {
   }
   log.info({ config: file, targets: Object.keys(cfg.targets) }, 'keyless started');
 
+  // Live reload: on SIGHUP or when the file changes. An invalid file keeps the running config.
+  const reload = async (why: string): Promise<void> => {
+    let next;
+    try {
+      next = await loadConfigFile(file);
+    } catch (err) {
+      const problems = err instanceof ConfigError ? err.problems.map(formatProblem) : [String(err)];
+      proxy.metrics.configReloads.inc({ result: 'invalid' });
+      log.error({ config: file, trigger: why, problems }, 'config reload rejected: keeping the running config');
+      return;
+    }
+    try {
+      await proxy.reload(next);
+      proxy.metrics.configReloads.inc({ result: 'ok' });
+    } catch (err) {
+      proxy.metrics.configReloads.inc({ result: 'failed' });
+      log.error({ config: file, trigger: why, err: (err as Error).message }, 'config reload failed: keeping the running config');
+    }
+  };
+  const unwatch = watchConfig(file, () => void reload('file changed'), (err) => log.warn({ err: err.message }, 'cannot watch the config file; reload with SIGHUP'));
+  process.on('SIGHUP', () => void reload('SIGHUP'));
+
   return new Promise<number>((resolve) => {
     let stopping = false;
     const stop = (signal: NodeJS.Signals): void => {
@@ -37,6 +60,7 @@ export async function run(file: string): Promise<number> {
         return;
       }
       stopping = true;
+      unwatch();
       log.info({ signal }, 'shutting down');
       proxy.close().then(
         () => {

@@ -61,12 +61,22 @@ function toProblem(issue: z.core.$ZodIssue, doc: Document, lines: LineCounter): 
   else if (issue.code === 'unrecognized_keys') {
     path = [...path, issue.keys[0] ?? ''];
     message = `unknown field${issue.keys.length > 1 ? `s ${issue.keys.join(', ')}` : ''}`;
+    return { path: path.join('.'), message, line: lineOf(doc, [...issue.path, issue.keys[0] ?? ''], lines, true) };
+  } else if (issue.code === 'invalid_key') {
+    // A record key (a target or store name) that fails its pattern: say why, not "Invalid key".
+    message = issue.issues[0]?.message ?? message;
+    return { path: path.join('.'), message, line: lineOf(doc, issue.path, lines, true) };
   }
   return { path: path.join('.'), message, line: lineOf(doc, issue.path, lines) };
 }
 
-/** The line of the deepest node that exists on the path. */
-function lineOf(doc: Document, path: readonly PropertyKey[], lines: LineCounter): number | undefined {
+/** The line of the deepest node that exists on the path (with `key`, of the last key itself). */
+function lineOf(doc: Document, path: readonly PropertyKey[], lines: LineCounter, key = false): number | undefined {
+  if (key && path.length > 0) {
+    const parent = doc.getIn(path.slice(0, -1) as unknown[], true) as { items?: { key?: { value?: unknown; range?: [number, number, number] } }[] } | undefined;
+    const pair = parent?.items?.find((i) => i.key?.value === path.at(-1));
+    if (pair?.key?.range) return lines.linePos(pair.key.range[0]).line;
+  }
   for (let n = path.length; n >= 0; n--) {
     const node = doc.getIn(path.slice(0, n) as unknown[], true) as { range?: [number, number, number] } | undefined;
     if (node && typeof node === 'object' && node.range) return lines.linePos(node.range[0]).line;
@@ -78,10 +88,20 @@ function resolvePaths(cfg: Config, base: string): Config {
   const abs = (p: string): string => (isAbsolute(p) ? p : resolve(base, p));
   for (const s of Object.values(cfg.stores)) {
     if (s.kind === 'file') s.dir = abs(s.dir);
+    if (s.kind === 'vault') {
+      if (s.tls?.ca) s.tls.ca = abs(s.tls.ca);
+      if (s.auth.method === 'kubernetes') s.auth.tokenFile = abs(s.auth.tokenFile);
+      if (s.auth.method === 'approle') {
+        s.auth.roleIdFile = abs(s.auth.roleIdFile);
+        s.auth.secretIdFile = abs(s.auth.secretIdFile);
+      }
+      if (s.auth.method === 'token' && s.auth.tokenFile) s.auth.tokenFile = abs(s.auth.tokenFile);
+    }
   }
   for (const t of Object.values(cfg.targets)) {
     if (t.tls) t.tls = { cert: abs(t.tls.cert), key: abs(t.tls.key) };
     if (t.upstream.tls.ca) t.upstream.tls.ca = abs(t.upstream.tls.ca);
+    if (t.protocol === 'mysql' && t.upstream.serverPublicKey) t.upstream.serverPublicKey = abs(t.upstream.serverPublicKey);
   }
   return cfg;
 }

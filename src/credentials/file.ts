@@ -14,6 +14,7 @@ import type { Credential, CredentialRef, CredentialStore } from './types.ts';
 
 const MAX_FIELD_BYTES = 64 * 1024;
 const WATCH_DEBOUNCE_MS = 50;
+const MAX_SWAP_RETRIES = 3;
 
 export class FileStore implements CredentialStore {
   readonly kind = 'file';
@@ -32,6 +33,7 @@ export class FileStore implements CredentialStore {
   }
 
   #pathOf(ref: CredentialRef): string {
+    if (isAbsolute(ref.path)) throw new KeylessError('KL_ERR_CONFIG', `store ${this.name}: path "${ref.path}" must be relative to the store directory`);
     const p = resolve(this.#dir, ref.path);
     const rel = relative(this.#dir, p);
     if (rel === '' || rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel)) {
@@ -40,7 +42,11 @@ export class FileStore implements CredentialStore {
     return p;
   }
 
-  async get(ref: CredentialRef): Promise<Credential> {
+  get(ref: CredentialRef): Promise<Credential> {
+    return this.#read(ref, 0);
+  }
+
+  async #read(ref: CredentialRef, attempt: number): Promise<Credential> {
     const dir = this.#pathOf(ref);
     let names: string[];
     try {
@@ -63,7 +69,11 @@ export class FileStore implements CredentialStore {
       } catch (err) {
         if (err instanceof KeylessError) throw err;
         // A file vanishing mid-read is the symlink swap racing us: read the whole set again.
-        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return this.get(ref);
+        // A link that stays dangling is a broken volume, not a race.
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+          if (attempt < MAX_SWAP_RETRIES) return this.#read(ref, attempt + 1);
+          throw new KeylessError('KL_ERR_CREDENTIAL_INVALID', `store ${this.name}: ${ref.path}/${name} is a dangling link`, { cause: err });
+        }
         throw this.#error(ref, err);
       }
       digest.update(name).update('\0').update(buf).update('\0');
@@ -77,6 +87,15 @@ export class FileStore implements CredentialStore {
     const n = prev === undefined ? 1 : prev.digest === d ? prev.n : prev.n + 1;
     this.#versions.set(ref.path, { digest: d, n });
     return { ref, fields, version: String(n), renewable: false, fetchedAt: Date.now() };
+  }
+
+  async ping(): Promise<string> {
+    try {
+      const entries = await readdir(this.#dir);
+      return `${this.#dir} readable (${entries.filter((e) => !e.startsWith('.')).length} entries)`;
+    } catch (err) {
+      throw new KeylessError('KL_ERR_STORE_UNAVAILABLE', `store ${this.name}: cannot read ${this.#dir}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, { cause: err });
+    }
   }
 
   watch(ref: CredentialRef, onChange: () => void): () => void {

@@ -35,6 +35,10 @@ export class Metrics {
   readonly credentialCache: Counter<'store' | 'result'>;
   readonly credentialAge: Gauge<'store' | 'path'>;
   readonly configReloads: Counter<'result'>;
+  readonly storeUp: Gauge<'store'>;
+  readonly vaultLogins: Counter<'store' | 'result'>;
+  readonly vaultTokenRenewals: Counter<'store' | 'result'>;
+  readonly leaseRenewals: Counter<'store' | 'result'>;
   readonly #live = new Map<ByteCounter, { fromClient: number; fromUpstream: number }>();
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
@@ -64,6 +68,10 @@ export class Metrics {
     this.storeRequests = new Counter({ name: 'keyless_store_requests_total', help: 'Credential store requests by result', labelNames: ['store', 'result'], registers });
     this.credentialCache = new Counter({ name: 'keyless_credential_cache_total', help: 'Credential cache lookups: hit, miss, coalesced, stale', labelNames: ['store', 'result'], registers });
     this.credentialAge = new Gauge({ name: 'keyless_credential_age_seconds', help: 'Age of the cached credential', labelNames: ['store', 'path'], registers });
+    this.storeUp = new Gauge({ name: 'keyless_store_up', help: '1 when the store answered its last request, 0 when it failed', labelNames: ['store'], registers });
+    this.vaultLogins = new Counter({ name: 'keyless_vault_logins_total', help: 'Vault logins by result', labelNames: ['store', 'result'], registers });
+    this.vaultTokenRenewals = new Counter({ name: 'keyless_vault_token_renewals_total', help: 'Vault token renewals: ok, max_ttl (re-login), relogin, error', labelNames: ['store', 'result'], registers });
+    this.leaseRenewals = new Counter({ name: 'keyless_lease_renewals_total', help: 'Lease renewals: ok, max_ttl (new credentials issued), error', labelNames: ['store', 'result'], registers });
     this.configReloads = new Counter({ name: 'keyless_config_reloads_total', help: 'Config reloads by result', labelNames: ['result'], registers });
   }
 

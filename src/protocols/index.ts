@@ -1,5 +1,7 @@
 import type { TargetConfig } from '../config/schema.ts';
 import type { Logger } from '../observability/logger.ts';
+import { HttpHandler } from './http/handler.ts';
+import { MysqlHandler } from './mysql/handler.ts';
 import { PostgresHandler } from './postgres/handler.ts';
 import type { ProtocolHandler } from './types.ts';
 
@@ -7,5 +9,9 @@ export function createHandler(protocol: TargetConfig['protocol'], log: Logger): 
   switch (protocol) {
     case 'postgres':
       return new PostgresHandler(log);
+    case 'mysql':
+      return new MysqlHandler(log);
+    case 'http':
+      return new HttpHandler(log);
   }
 }

@@ -23,6 +23,8 @@ export interface Route {
   readonly handshakeMs: number;
   /** Client-facing TLS for this listener, if it has a certificate. */
   readonly tls: SecureContext | undefined;
+  /** Every target of this listener (a protocol whose server speaks first needs one before routing). */
+  readonly targets?: readonly Target[];
 }
 
 export interface ConnectionContext {
@@ -57,5 +59,11 @@ export interface ProtocolHandler {
   readonly protocol: TargetConfig['protocol'];
   /** Runs one client connection to its end. Must not throw: failures go to `ctx.failed`. */
   handle(client: Socket | TLSSocket, route: Route, ctx: ConnectionContext): Promise<void>;
+  /**
+   * `keyless check`: reach the target's upstream and authenticate with `cred` as a connection
+   * would, then hang up. Resolves with a one-line description of what worked (never a secret);
+   * rejects with a KeylessError saying what did not.
+   */
+  check?(target: Target, cred: Credential, signal: AbortSignal): Promise<string>;
   close?(): Promise<void>;
 }

@@ -6,6 +6,8 @@ import type { Metrics } from '../observability/metrics.ts';
 export interface Readiness {
   /** Empty when ready; otherwise why not, one reason a line. */
   notReadyReasons(): string[];
+  /** Ready but impaired (a store failing while cached credentials serve), one reason a line. */
+  degradedReasons(): string[];
 }
 
 export class AdminServer {
@@ -26,9 +28,12 @@ export class AdminServer {
           return;
         case '/readyz': {
           const reasons = readiness.notReadyReasons();
-          res
-            .writeHead(reasons.length === 0 ? 200 : 503, { 'content-type': 'text/plain' })
-            .end(reasons.length === 0 ? 'ready\n' : `not ready:\n${reasons.map((r) => `- ${r}\n`).join('')}`);
+          const degraded = readiness.degradedReasons();
+          const list = (xs: string[]): string => xs.map((r) => `- ${r}\n`).join('');
+          // A failing store leaves us ready (cached credentials serve, and failing every replica
+          // at once would be the outage) but says so here, in metrics and in the logs.
+          const body = reasons.length > 0 ? `not ready:\n${list(reasons)}` : degraded.length > 0 ? `ready, degraded:\n${list(degraded)}` : 'ready\n';
+          res.writeHead(reasons.length === 0 ? 200 : 503, { 'content-type': 'text/plain' }).end(body);
           return;
         }
         case '/metrics':

@@ -19,6 +19,8 @@ const RESULT_BY_CODE: Record<ErrorCode, ConnectionResult> = {
   KL_ERR_UNSUPPORTED: 'protocol_error',
   KL_ERR_HANDSHAKE_TIMEOUT: 'handshake_timeout',
   KL_ERR_STORE_UNAVAILABLE: 'store_error',
+  KL_ERR_STORE_DENIED: 'store_error',
+  KL_ERR_STORE_REFUSED: 'store_error',
   KL_ERR_CREDENTIAL_NOT_FOUND: 'store_error',
   KL_ERR_CREDENTIAL_INVALID: 'store_error',
   KL_ERR_UPSTREAM_UNREACHABLE: 'upstream_unreachable',
@@ -30,6 +32,7 @@ const RESULT_BY_CODE: Record<ErrorCode, ConnectionResult> = {
   KL_ERR_UPSTREAM_ERROR: 'upstream_error',
   KL_ERR_UPSTREAM_CLOSED: 'upstream_error',
   KL_ERR_SHUTTING_DOWN: 'shutting_down',
+  KL_ERR_TARGET_RECONFIGURED: 'shutting_down',
   KL_ERR_IDLE_TIMEOUT: 'ok',
   KL_ERR_TOO_MANY_CONNECTIONS: 'too_many_connections',
 };
@@ -57,6 +60,9 @@ export class Connection implements ConnectionContext {
   readonly #started = performance.now();
   #done = false;
   #admitted = false;
+  readonly #abort = new AbortController();
+  /** Credential versions this connection holds (a held lease is kept renewed). */
+  readonly #held: string[] = [];
   #onEnd: (() => void) | undefined;
   #counter: { target: string; read(): { fromClient: number; fromUpstream: number } } | undefined;
 
@@ -67,8 +73,14 @@ export class Connection implements ConnectionContext {
     this.log = opts.log.child({ conn: opts.id });
     this.metrics = opts.metrics;
     this.#cache = opts.cache;
-    this.signal = opts.signal;
+    // Its own signal: aborted with the proxy's (shutdown) or alone (its target was reconfigured).
+    this.signal = AbortSignal.any([opts.signal, this.#abort.signal]);
     this.metrics.connectionsActive.inc({ target: this.#label });
+  }
+
+  /** End this connection from Keyless's side; the protocol tells the client `reason`. */
+  abort(reason: KeylessError): void {
+    this.#abort.abort(reason);
   }
 
   get target(): BoundTarget | undefined {
@@ -103,8 +115,20 @@ export class Connection implements ConnectionContext {
     const t = this.#target;
     if (!t) throw new Error('credentials() before bind()');
     const ref = t.config.credential;
-    if (rejected) this.#cache.invalidate(ref, rejected.version);
-    return mapFields(await this.#cache.get(ref), ref.fields);
+    if (rejected) {
+      this.#cache.invalidate(ref, rejected.version);
+      this.#release(rejected.version);
+    }
+    const cred = await this.#cache.acquire(ref);
+    this.#held.push(cred.version);
+    return mapFields(cred, ref.fields);
+  }
+
+  #release(version: string): void {
+    const i = this.#held.indexOf(version);
+    if (i < 0 || !this.#target) return;
+    this.#held.splice(i, 1);
+    this.#cache.release(this.#target.config.credential, version);
   }
 
   relaying(counter: { fromClient(): number; fromUpstream(): number }): void {
@@ -133,6 +157,7 @@ export class Connection implements ConnectionContext {
     if (this.#counter) this.metrics.untrackBytes(this.#counter);
     this.metrics.connectionsActive.dec({ target: this.#label });
     if (this.#admitted && this.#target) this.#target.active--;
+    for (const v of [...this.#held]) this.#release(v);
     this.#onEnd?.();
   }
 

@@ -7,6 +7,7 @@ import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { ProtocolHandler, Route } from '../protocols/types.ts';
 import { Connection } from './connection.ts';
+import { KeylessError } from '../errors.ts';
 
 export interface ListenerDeps {
   log: Logger;
@@ -15,6 +16,9 @@ export interface ListenerDeps {
   /** Aborted when open connections must go (drain deadline passed). */
   signal: AbortSignal;
 }
+
+/** After asking a connection to end, how long before its socket is destroyed regardless. */
+const LINGER_MS = 5_000;
 
 let seq = 0;
 const PROCESS_TAG = randomBytes(3).toString('hex');
@@ -27,18 +31,20 @@ function nextConnectionId(): string {
 
 export class Listener {
   readonly address: { host: string; port: number };
-  readonly route: Route;
-  readonly #handler: ProtocolHandler;
+  /** What new connections are routed by; replaced on a config reload. */
+  route: Route;
+  readonly handler: ProtocolHandler;
   readonly #deps: ListenerDeps;
   readonly #server: Server;
-  readonly #open = new Set<Socket>();
+  /** Open sockets and their connection (which knows its target once routed). */
+  readonly #open = new Map<Socket, Connection>();
   #bound = false;
   #idle: (() => void)[] = [];
 
   constructor(address: { host: string; port: number }, route: Route, handler: ProtocolHandler, deps: ListenerDeps) {
     this.address = address;
     this.route = route;
-    this.#handler = handler;
+    this.handler = handler;
     this.#deps = deps;
     this.#server = createServer({ noDelay: true, keepAlive: true, keepAliveInitialDelay: 60_000 }, (s) => this.#accept(s));
     this.#server.on('error', (err) => deps.log.error({ listen: route.listen, err: err.message }, 'listener error'));
@@ -71,17 +77,43 @@ export class Listener {
     });
   }
 
+  /** Stop accepting new connections; resolves once the port is released. */
+  stopAccepting(): Promise<void> {
+    this.#bound = false;
+    // The listening socket closes at once; close()'s own callback waits for every connection.
+    if (this.#server.listening) this.#server.close();
+    return new Promise((resolve) => setImmediate(resolve));
+  }
+
   /** Stop accepting; resolves when every open connection has ended. */
   close(): Promise<void> {
-    this.#bound = false;
-    this.#server.close();
+    void this.stopAccepting();
     if (this.#open.size === 0) return Promise.resolve();
     return new Promise((resolve) => this.#idle.push(resolve));
   }
 
   /** Abruptly end every open connection. */
   destroyAll(): void {
-    for (const s of this.#open) s.destroy();
+    for (const s of this.#open.keys()) s.destroy();
+  }
+
+  /**
+   * After a reload: connections bound to a target that is no longer current (removed or
+   * changed) get `drainMs` to finish, then are closed. Returns how many were left draining.
+   */
+  drainStale(current: ReadonlySet<object>, drainMs: number): number {
+    const stale = [...this.#open].filter(([, conn]) => conn.target !== undefined && !current.has(conn.target));
+    if (stale.length === 0) return 0;
+    const timer = setTimeout(() => {
+      for (const [socket, conn] of stale) {
+        if (!this.#open.has(socket)) continue;
+        // Let the protocol say why (its farewell), and make sure the socket goes regardless.
+        conn.abort(new KeylessError('KL_ERR_TARGET_RECONFIGURED', `target ${conn.target?.name} was reconfigured or removed`));
+        setTimeout(() => socket.destroy(), LINGER_MS).unref();
+      }
+    }, drainMs);
+    timer.unref();
+    return stale.length;
   }
 
   #accept(socket: Socket): void {
@@ -91,7 +123,6 @@ export class Listener {
       socket.destroy();
       return;
     }
-    this.#open.add(socket);
     const conn = new Connection({
       id: nextConnectionId(),
       peer,
@@ -101,8 +132,9 @@ export class Listener {
       cache: this.#deps.cache,
       signal: this.#deps.signal,
     });
+    this.#open.set(socket, conn);
     conn.log.debug({ peer: `${peer.address}:${peer.port}`, listen: this.route.listen }, 'accepted');
-    this.#handler
+    this.handler
       .handle(socket, this.route, conn)
       .catch((err: unknown) => conn.log.error({ err }, 'handler threw'))
       .finally(() => {

@@ -1,6 +1,9 @@
 import { BlockList, isIPv4 } from 'node:net';
 
-/** A target's `allow` rules compiled once. No rules: every client that reaches the port is allowed. */
+/**
+ * A target's `allow` rules compiled once. No `allow` key: every client that reaches the port is
+ * allowed (the NetworkPolicy is the fence). `allow: []` allows nobody: fail closed.
+ */
 export class AccessPolicy {
   readonly #list: BlockList | undefined;
 

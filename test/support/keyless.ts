@@ -104,14 +104,14 @@ export async function startKeyless(config: Record<string, unknown>, opts: { env?
   };
   if (opts.waitReady === false) return proc;
   // Wait for readiness: poll /readyz until 200, failing fast if the process exits.
-  const deadline = Date.now() + 30_000;
+  const deadline = Date.now() + 60_000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`keyless exited with ${child.exitCode}:\n${out}`);
     const r = await admin('/readyz').catch(() => undefined);
     if (r?.status === 200) return proc;
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
-      throw new Error(`keyless not ready within 30 s:\n${out}`);
+      throw new Error(`keyless not ready within 60 s:\n${out}`);
     }
     await new Promise((r) => setTimeout(r, 20));
   }

@@ -1,7 +1,20 @@
 import { connect, createServer } from 'node:net';
 
-/** A port that was free a moment ago (bind to 0, read it, release it). */
-export function freePort(host = '127.0.0.1'): Promise<number> {
+/** Ports this process has handed out: the kernel may offer a just-released port again. */
+const handedOut = new Set<number>();
+
+/** A port that was free a moment ago (bind to 0, read it, release it), never the same one twice. */
+export async function freePort(host = '127.0.0.1'): Promise<number> {
+  for (;;) {
+    const port = await probePort(host);
+    if (!handedOut.has(port)) {
+      handedOut.add(port);
+      return port;
+    }
+  }
+}
+
+function probePort(host: string): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = createServer();
     s.once('error', reject);

@@ -13,6 +13,8 @@ const SQLSTATE: Record<ErrorCode, string> = {
   KL_ERR_HANDSHAKE_TIMEOUT: '08P01',
   KL_ERR_UNSUPPORTED: '0A000', // feature_not_supported
   KL_ERR_STORE_UNAVAILABLE: '08001', // sqlclient_unable_to_establish_sqlconnection
+  KL_ERR_STORE_DENIED: '08001',
+  KL_ERR_STORE_REFUSED: '08001',
   KL_ERR_CREDENTIAL_NOT_FOUND: '08001',
   KL_ERR_CREDENTIAL_INVALID: '08001',
   KL_ERR_UPSTREAM_UNREACHABLE: '08001',
@@ -24,6 +26,7 @@ const SQLSTATE: Record<ErrorCode, string> = {
   KL_ERR_UPSTREAM_ERROR: '08006',
   KL_ERR_UPSTREAM_CLOSED: '08006', // connection_failure
   KL_ERR_SHUTTING_DOWN: '57P01', // admin_shutdown
+  KL_ERR_TARGET_RECONFIGURED: '57P01',
   KL_ERR_IDLE_TIMEOUT: '57P05', // idle_session_timeout
   KL_ERR_TOO_MANY_CONNECTIONS: '53300', // too_many_connections
 };

@@ -10,6 +10,7 @@ import type { Credential } from '../../credentials/types.ts';
 import { KeylessError, asKeylessError } from '../../errors.ts';
 import type { Logger } from '../../observability/logger.ts';
 import { splice } from '../../proxy/splice.ts';
+import { acceptTls } from '../../proxy/transport.ts';
 import type { ConnectionContext, ProtocolHandler, Route, Target } from '../types.ts';
 import { CancelRegistry } from './cancel.ts';
 import { toErrorResponse } from './errors.ts';
@@ -26,6 +27,7 @@ import {
   encodeReadyForQuery,
 } from './wire.ts';
 
+const TERMINATE = Buffer.from([0x58 /* X */, 0, 0, 0, 4]);
 /** How many SSLRequest/GSSENCRequest rounds a client may make before its startup packet. */
 const MAX_NEGOTIATIONS = 2;
 const CANCEL_TIMEOUT_MS = 5_000;
@@ -111,9 +113,7 @@ export class PostgresHandler implements ProtocolHandler {
           signal: ctx.signal,
           farewell: (why) =>
             toErrorResponse(
-              why === 'idle'
-                ? new KeylessError('KL_ERR_IDLE_TIMEOUT', 'idle timeout')
-                : new KeylessError('KL_ERR_SHUTTING_DOWN', 'drain deadline passed'),
+              why === 'idle' ? new KeylessError('KL_ERR_IDLE_TIMEOUT', 'idle timeout') : abortReason(ctx.signal),
               name,
             ),
         });
@@ -170,7 +170,7 @@ export class PostgresHandler implements ProtocolHandler {
           if (reader.buffered > 0) throw new KeylessError('KL_ERR_PROTOCOL', 'client sent data after SSLRequest before the TLS handshake');
           reader.detach();
           client.write('S');
-          socket = await acceptTls(client, route, signal);
+          socket = await acceptTls(client, route.tls, signal, ['postgresql']);
           reader = new PacketReader(socket, 'client');
           continue;
         }
@@ -230,31 +230,30 @@ export class PostgresHandler implements ProtocolHandler {
     return ep;
   }
 
+  async check(target: Target, cred: Credential, signal: AbortSignal): Promise<string> {
+    const cfg = target.config as PostgresTargetConfig;
+    const user = requireField(cred, 'username', target.name).reveal();
+    const database = cfg.upstream.database ?? cfg.route?.database ?? user;
+    const params = new Map([
+      ['user', user],
+      ['database', database],
+      ['application_name', 'keyless check'],
+    ]);
+    const session = await openSession(this.#endpoint(cfg), params, cred, signal);
+    session.socket.end(TERMINATE);
+    return `logged in as ${user} to ${database} (${session.auth}${session.socket instanceof TLSSocket ? `, TLS ${cfg.upstream.tls.mode}` : ', no TLS'})`;
+  }
+
   async close(): Promise<void> {
     this.#log.debug({ cancelKeys: this.cancels.size }, 'postgres handler closed');
   }
 }
 
-function firstTimeout(route: Route): number {
-  return route.handshakeMs || 2 ** 31 - 1; // 0 disables
+/** Why Keyless is ending the connection: the abort reason (shutdown, reconfigured target). */
+export function abortReason(signal: AbortSignal): KeylessError {
+  return signal.reason instanceof KeylessError ? signal.reason : new KeylessError('KL_ERR_SHUTTING_DOWN', 'drain deadline passed');
 }
 
-function acceptTls(client: Socket, route: Route, signal: AbortSignal): Promise<TLSSocket> {
-  return new Promise((resolve, reject) => {
-    const s = new TLSSocket(client, { isServer: true, secureContext: route.tls, ALPNProtocols: ['postgresql'] });
-    const onAbort = (): void => {
-      s.destroy();
-      reject(signal.reason);
-    };
-    signal.addEventListener('abort', onAbort, { once: true });
-    s.once('secure', () => {
-      signal.removeEventListener('abort', onAbort);
-      s.removeAllListeners('error');
-      resolve(s);
-    });
-    s.once('error', (err: Error) => {
-      signal.removeEventListener('abort', onAbort);
-      reject(new KeylessError('KL_ERR_PROTOCOL', `client TLS handshake failed: ${err.message}`, { cause: err }));
-    });
-  });
+function firstTimeout(route: Route): number {
+  return route.handshakeMs || 2 ** 31 - 1; // 0 disables
 }

@@ -1,8 +1,8 @@
 // Keyless as the client of the real database: dial, negotiate TLS, start up and authenticate
 // with the stored credential, and collect what the client must be told (ParameterStatus,
 // notices, transaction status).
-import { connect as netConnect, isIP, type Socket } from 'node:net';
-import { checkServerIdentity, connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
+import type { Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import { serialize, type DatabaseError } from 'pg-protocol';
 import type { BackendMessage } from 'pg-protocol/dist/messages.js';
 import { Parser } from 'pg-protocol/dist/parser.js';
@@ -12,6 +12,7 @@ import type { Credential } from '../../credentials/types.ts';
 import { KeylessError } from '../../errors.ts';
 import { md5PasswordResponse } from './auth/md5.ts';
 import { SCRAM_SHA_256, SCRAM_SHA_256_PLUS, ScramClient, ScramError, tlsServerEndPoint } from './auth/scram.ts';
+import { tcpConnect, upgradeUpstream } from '../../proxy/transport.ts';
 import { PacketReader } from './reader.ts';
 import { Backend, MAX_HANDSHAKE_MESSAGE, SSL_REQUEST, encodeStartup } from './wire.ts';
 
@@ -55,77 +56,13 @@ export async function dial(ep: UpstreamEndpoint, signal: AbortSignal, clientCert
     // Bytes after 'S' and before the TLS handshake would be injected in plaintext (CVE-2021-23222).
     if (reader.buffered > 0) throw new KeylessError('KL_ERR_UPSTREAM_PROTOCOL', 'upstream sent unencrypted data after accepting TLS');
     reader.detach();
-    const socket = await tlsUpgrade(raw, ep, signal, clientCert);
+    const socket = await upgradeUpstream(raw, ep.host, ep.port, ep.tls, signal, clientCert);
     reader = new PacketReader(socket, 'upstream');
     return { socket, raw, reader };
   } catch (err) {
     raw.destroy();
     throw err;
   }
-}
-
-function tcpConnect(host: string, port: number, signal: AbortSignal): Promise<Socket> {
-  return new Promise((resolve, reject) => {
-    if (signal.aborted) return reject(abortError(signal, host, port));
-    const s = netConnect({ host, port, noDelay: true, keepAlive: true, keepAliveInitialDelay: 60_000 });
-    const onAbort = (): void => {
-      s.destroy();
-      reject(abortError(signal, host, port));
-    };
-    signal.addEventListener('abort', onAbort, { once: true });
-    s.once('connect', () => {
-      signal.removeEventListener('abort', onAbort);
-      s.removeAllListeners('error');
-      resolve(s);
-    });
-    s.once('error', (err: NodeJS.ErrnoException) => {
-      signal.removeEventListener('abort', onAbort);
-      reject(new KeylessError('KL_ERR_UPSTREAM_UNREACHABLE', `cannot connect to upstream ${host}:${port}: ${err.code ?? err.message}`, { cause: err }));
-    });
-  });
-}
-
-function abortError(signal: AbortSignal, host: string, port: number): Error {
-  if (signal.reason instanceof KeylessError && signal.reason.code !== 'KL_ERR_UPSTREAM_TIMEOUT') return signal.reason;
-  return new KeylessError('KL_ERR_UPSTREAM_TIMEOUT', `upstream ${host}:${port} did not complete connect and login in time`);
-}
-
-function tlsUpgrade(raw: Socket, ep: UpstreamEndpoint, signal: AbortSignal, clientCert?: { cert: string; key: string }): Promise<TLSSocket> {
-  const name = ep.tls.servername ?? ep.host;
-  const opts: ConnectionOptions = {
-    socket: raw,
-    // SNI only for names: RFC 6066 forbids IP literals in server_name.
-    servername: isIP(name) ? undefined : name,
-    ca: ep.tls.ca,
-    rejectUnauthorized: ep.tls.mode !== 'require',
-    minVersion: 'TLSv1.2',
-  };
-  // verify-ca: the chain only. verify-full: the chain and the name (an IP host is checked
-  // against the certificate's IP SANs, which Node's default would not do without SNI).
-  if (ep.tls.mode === 'verify-ca') opts.checkServerIdentity = () => undefined;
-  else if (ep.tls.mode === 'verify-full') opts.checkServerIdentity = (_host, cert) => checkServerIdentity(name, cert);
-  if (clientCert) {
-    opts.cert = clientCert.cert;
-    opts.key = clientCert.key;
-  }
-  return new Promise((resolve, reject) => {
-    const s = tlsConnect(opts);
-    const onAbort = (): void => {
-      s.destroy();
-      reject(abortError(signal, ep.host, ep.port));
-    };
-    signal.addEventListener('abort', onAbort, { once: true });
-    s.once('secureConnect', () => {
-      signal.removeEventListener('abort', onAbort);
-      s.removeAllListeners('error');
-      s.setNoDelay(true);
-      resolve(s);
-    });
-    s.once('error', (err: NodeJS.ErrnoException) => {
-      signal.removeEventListener('abort', onAbort);
-      reject(new KeylessError('KL_ERR_UPSTREAM_TLS', `TLS to upstream ${ep.host}:${ep.port} (mode ${ep.tls.mode}) failed: ${err.code ?? ''} ${err.message}`.trim(), { cause: err }));
-    });
-  });
 }
 
 /**

@@ -50,6 +50,18 @@ class SaltedPasswordCache {
 
 export const saltedPasswords = new SaltedPasswordCache(1024);
 
+/** ClientKey, StoredKey and ServerKey depend on the salted password alone: derive them once. */
+const derivedKeys = new WeakMap<Buffer, { clientKey: Buffer; storedKey: Buffer; serverKey: Buffer }>();
+function keysOf(salted: Buffer): { clientKey: Buffer; storedKey: Buffer; serverKey: Buffer } {
+  let k = derivedKeys.get(salted);
+  if (!k) {
+    const clientKey = hmac(salted, 'Client Key');
+    k = { clientKey, storedKey: createHash('sha256').update(clientKey).digest(), serverKey: hmac(salted, 'Server Key') };
+    derivedKeys.set(salted, k);
+  }
+  return k;
+}
+
 /** Signature OIDs → the hash RFC 5929 §4.1 says to use (MD5 and SHA-1 are upgraded to SHA-256). */
 const CB_HASH_BY_OID: Record<string, string> = {
   '1.2.840.113549.1.1.4': 'sha256', // md5WithRSAEncryption
@@ -64,12 +76,59 @@ const CB_HASH_BY_OID: Record<string, string> = {
   '1.2.840.10045.4.3.4': 'sha512',
 };
 
+const RSASSA_PSS = '1.2.840.113549.1.1.10';
+/** Hash algorithm OIDs (value bytes, hex) as they appear in RSASSA-PSS parameters. */
+const HASH_BY_OID_BYTES: Record<string, string> = {
+  '2b0e03021a': 'sha256', // SHA-1, upgraded as RFC 5929 says
+  '608648016503040201': 'sha256',
+  '608648016503040202': 'sha384',
+  '608648016503040203': 'sha512',
+  '608648016503040204': 'sha224',
+};
+
 /** tls-server-end-point channel binding data for the server's certificate, or undefined if none applies. */
 export function tlsServerEndPoint(cert: X509Certificate): Buffer | undefined {
   const oid = (cert as X509Certificate & { signatureAlgorithmOid?: string }).signatureAlgorithmOid;
-  const hash = oid === undefined ? 'sha256' : CB_HASH_BY_OID[oid];
+  const hash = oid === undefined ? 'sha256' : oid === RSASSA_PSS ? pssHash(cert.raw) : CB_HASH_BY_OID[oid];
   if (!hash) return undefined;
   return createHash(hash).update(cert.raw).digest();
+}
+
+/** One DER TLV: tag, and where its value starts and ends. */
+function tlv(der: Buffer, at: number): { tag: number; start: number; end: number } {
+  const tag = der[at]!;
+  let len = der[at + 1]!;
+  let start = at + 2;
+  if (len & 0x80) {
+    const n = len & 0x7f;
+    len = 0;
+    for (let i = 0; i < n; i++) len = len * 256 + der[start + i]!;
+    start += n;
+  }
+  return { tag, start, end: start + len };
+}
+
+/**
+ * The hash of an RSASSA-PSS certificate signature, from its parameters (RFC 4055): what
+ * PostgreSQL binds with. Absent parameters mean SHA-1, which RFC 5929 upgrades to SHA-256.
+ */
+function pssHash(der: Buffer): string | undefined {
+  try {
+    const certificate = tlv(der, 0);
+    const tbs = tlv(der, certificate.start);
+    const sigAlg = tlv(der, tbs.end); // AlgorithmIdentifier { OID, RSASSA-PSS-params }
+    const algOid = tlv(der, sigAlg.start);
+    if (algOid.end >= sigAlg.end) return 'sha256';
+    const params = tlv(der, algOid.end);
+    if (params.start >= params.end) return 'sha256';
+    const first = tlv(der, params.start);
+    if (first.tag !== 0xa0) return 'sha256'; // no [0] hashAlgorithm: SHA-1 → SHA-256
+    const hashAlg = tlv(der, first.start);
+    const hashOid = tlv(der, hashAlg.start);
+    return HASH_BY_OID_BYTES[der.subarray(hashOid.start, hashOid.end).toString('hex')];
+  } catch {
+    return undefined;
+  }
 }
 
 function hmac(key: Buffer, data: string | Buffer): Buffer {
@@ -132,12 +191,11 @@ export class ScramClient {
     const cbInput = this.#cb ? Buffer.concat([Buffer.from(this.#gs2), this.#cb]) : Buffer.from(this.#gs2);
     const withoutProof = `c=${cbInput.toString('base64')},r=${nonce}`;
     const authMessage = `${this.#clientFirstBare},${serverFirst},${withoutProof}`;
-    const clientKey = hmac(salted, 'Client Key');
-    const storedKey = createHash('sha256').update(clientKey).digest();
+    const { clientKey, storedKey, serverKey } = keysOf(salted);
     const clientSignature = hmac(storedKey, authMessage);
     const proof = Buffer.alloc(clientKey.length);
     for (let i = 0; i < proof.length; i++) proof[i] = clientKey[i]! ^ clientSignature[i]!;
-    this.#serverSignature = hmac(hmac(salted, 'Server Key'), authMessage);
+    this.#serverSignature = hmac(serverKey, authMessage);
     return `${withoutProof},p=${proof.toString('base64')}`;
   }
 
