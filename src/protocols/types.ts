@@ -65,5 +65,11 @@ export interface ProtocolHandler {
    * rejects with a KeylessError saying what did not.
    */
   check?(target: Target, cred: Credential, signal: AbortSignal): Promise<string>;
+  /**
+   * Shutdown began: listeners no longer accept. Let open connections finish what they are doing
+   * but take no more work on them (HTTP: close idle keep-alive connections, end the rest after
+   * their current response). Byte relays have nothing to do here.
+   */
+  drain?(): void;
   close?(): Promise<void>;
 }

@@ -156,6 +156,7 @@ export class Proxy {
     const open = this.listeners.reduce((n, l) => n + l.connections, 0);
     this.#log.info({ open, drainMs }, 'draining');
     const drained = Promise.all(this.listeners.map((l) => l.close()));
+    for (const h of this.#handlers.values()) h.drain?.();
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<'deadline'>((resolve) => {
       timer = setTimeout(() => resolve('deadline'), drainMs);

@@ -36,6 +36,10 @@ export class HttpHandler implements ProtocolHandler {
   readonly #fronts = new WeakMap<Route, Front>();
   readonly #servers = new Set<Server>();
   readonly #upstreams = new Map<HttpTargetConfig, Upstream & { close(): Promise<void> }>();
+  /** Shutting down: answer what is in flight with `Connection: close`, keep nothing alive. */
+  #draining = false;
+  /** Every client socket being served, for drain(). */
+  readonly #sockets = new Set<Socket | TLSSocket>();
 
   constructor(log: Logger) {
     this.#log = log;
@@ -48,6 +52,8 @@ export class HttpHandler implements ProtocolHandler {
       socket.once('close', () => resolve());
       client.once('close', () => resolve());
     });
+    this.#sockets.add(socket);
+    void closed.then(() => this.#sockets.delete(socket));
     // node:http drops its own error listeners from a socket handed to 'connect' or 'upgrade';
     // a reset must never become an uncaught exception.
     const onError = (err: NodeJS.ErrnoException): void => ctx.log.debug({ err: err.code ?? err.message }, 'client socket error');
@@ -65,6 +71,18 @@ export class HttpHandler implements ProtocolHandler {
     front.server.emit('connection', socket);
     await closed;
     ctx.signal.removeEventListener('abort', onAbort);
+  }
+
+  drain(): void {
+    this.#draining = true;
+    // server.closeIdleConnections() only tracks servers that listen themselves; these get their
+    // sockets by emit('connection'), so idle and busy are told apart here.
+    for (const socket of this.#sockets) {
+      const res = (socket as Duplex & { _httpMessage?: ServerResponse | null })._httpMessage;
+      if (!res || res.writableFinished) socket.end(); // an idle keep-alive connection
+      else if (!res.headersSent) res.shouldKeepAlive = false; // answers with Connection: close, then ends
+      else res.once('finish', () => socket.end()); // mid-body: end once this response is out
+    }
   }
 
   async close(): Promise<void> {
@@ -96,6 +114,7 @@ export class HttpHandler implements ProtocolHandler {
     const states = new WeakMap<Duplex, ConnState>();
     front = { server, states };
     server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+      if (this.#draining) res.shouldKeepAlive = false;
       const st = states.get(req.socket);
       startedRequests(req.socket, st);
       if (!st) {
