@@ -30,8 +30,9 @@ SUMMARY="$OUT/http-summary-$STAMP.md"
 NODE="$REPO/node_modules/.bin/node"
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 
-log() { printf '[bench/http %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-die() { log "FAILED: $*"; exit 1; }
+BENCH_NAME=http
+# shellcheck source=../lib.sh
+source "$REPO/bench/lib.sh"
 
 missing=()
 command -v wrk >/dev/null || missing+=(wrk)

@@ -37,9 +37,9 @@ LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 RESULTS="$OUT/mysql-results-$STAMP.tsv"
 SUMMARY="$OUT/mysql-summary-$STAMP.md"
 KL_LOG="$OUT/mysql-keyless.log"
-
-log() { printf '[bench/mysql %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-die() { log "FAILED: $*"; exit 1; }
+BENCH_NAME=mysql
+# shellcheck source=../lib.sh
+source bench/lib.sh
 
 [[ $(id -u) -eq 0 ]] || die "run as root (installs packages, runs MariaDB as the mysql user)"
 
@@ -73,13 +73,6 @@ PW=
 KL_PID=
 HA_PID=
 MY_PID=
-stop_pid() { # pid [seconds]: TERM, wait, then KILL
-  local pid=$1 t=${2:-10} i
-  [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null || return 0
-  kill -TERM "$pid" 2>/dev/null || true
-  for ((i = 0; i < t * 10; i++)); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
-  kill -KILL "$pid" 2>/dev/null || true
-}
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM
@@ -181,21 +174,6 @@ targets:
     allow: [ { cidr: 127.0.0.0/8 } ]
 EOF
 
-start_keyless() { # extra node flags...; sets KL_PID, waits for /readyz
-  "$NODE" "$@" src/main.ts run --config "$WORK/keyless.yaml" >>"$KL_LOG" 2>&1 &
-  KL_PID=$!
-  local deadline=$((SECONDS + 60))
-  until curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$ADMIN_PORT/readyz" 2>/dev/null; do
-    kill -0 "$KL_PID" 2>/dev/null || { tail -20 "$KL_LOG" >&2; die "keyless exited before it was ready"; }
-    ((SECONDS < deadline)) || die "keyless not ready within 60 s"
-    sleep 0.1
-  done
-}
-stop_keyless() {
-  stop_pid "$KL_PID" 20
-  wait "$KL_PID" 2>/dev/null || true
-  KL_PID=
-}
 
 : >"$KL_LOG"
 start_keyless
@@ -255,10 +233,6 @@ log "HAProxy $(haproxy -v | awk 'NR == 1 { print $3 }') on 127.0.0.1:$HA_PORT, p
 # 5. sysbench and the connect loop, alternating targets
 # ---------------------------------------------------------------------------------------------
 TICK=$(getconf CLK_TCK)
-cpu_ms() { # pid -> "user_ms sys_ms" CPU so far ("0 0" if none)
-  [[ -n ${1:-} && -r /proc/$1/stat ]] || { echo "0 0"; return; }
-  awk -v tick="$TICK" '{ sub(/^.*\) /, ""); print int($12 * 1000 / tick), int($13 * 1000 / tick) }' "/proc/$1/stat"
-}
 proxy_pid() { case $1 in keyless) echo "$KL_PID" ;; haproxy) echo "$HA_PID" ;; *) echo "" ;; esac; }
 
 SB_RUN=(oltp_read_only --threads="$THREADS" --report-interval=0 --percentile=95)

@@ -30,9 +30,10 @@ STAMP=$(date -u +%Y%m%dT%H%M%SZ)
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 RESULTS="$OUT/pg-results-$STAMP.tsv"
 SUMMARY="$OUT/pg-summary-$STAMP.md"
-
-log() { printf '[bench/pg %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-die() { log "FAILED: $*"; exit 1; }
+KL_LOG="$OUT/keyless.log"
+BENCH_NAME=pg
+# shellcheck source=../lib.sh
+source bench/lib.sh
 
 [[ $(id -u) -eq 0 ]] || die "run as root (installs packages, runs PostgreSQL and PgBouncer as the postgres user)"
 
@@ -70,13 +71,6 @@ WORK=
 KL_PID=
 PG_STARTED=
 PGB_PIDFILE=
-stop_pid() { # pid [seconds]: TERM, wait, then KILL
-  local pid=$1 t=${2:-10} i
-  [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null || return 0
-  kill -TERM "$pid" 2>/dev/null || true
-  for ((i = 0; i < t * 10; i++)); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
-  kill -KILL "$pid" 2>/dev/null || true
-}
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM
@@ -163,21 +157,6 @@ targets:
     allow: [ { cidr: 127.0.0.0/8 } ]
 EOF
 
-start_keyless() { # extra node flags...; sets KL_PID, waits for /readyz
-  "$NODE" "$@" src/main.ts run --config "$WORK/keyless.yaml" >>"$OUT/keyless.log" 2>&1 &
-  KL_PID=$!
-  local deadline=$((SECONDS + 60))
-  until curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$ADMIN_PORT/readyz" 2>/dev/null; do
-    kill -0 "$KL_PID" 2>/dev/null || { tail -20 "$OUT/keyless.log" >&2; die "keyless exited before it was ready"; }
-    ((SECONDS < deadline)) || die "keyless not ready within 60 s"
-    sleep 0.1
-  done
-}
-stop_keyless() {
-  stop_pid "$KL_PID" 20
-  wait "$KL_PID" 2>/dev/null || true
-  KL_PID=
-}
 
 : >"$OUT/keyless.log"
 start_keyless
@@ -241,10 +220,6 @@ log "PgBouncer $("$PGBOUNCER" --version | head -1 | awk '{print $2}') on 127.0.0
 # 5. pgbench, alternating targets
 # ---------------------------------------------------------------------------------------------
 TICK=$(getconf CLK_TCK)
-cpu_ms() { # pid -> "user_ms sys_ms" CPU so far ("0 0" if none)
-  [[ -n ${1:-} && -r /proc/$1/stat ]] || { echo "0 0"; return; }
-  awk -v tick="$TICK" '{ sub(/^.*\) /, ""); print int($12 * 1000 / tick), int($13 * 1000 / tick) }' "/proc/$1/stat"
-}
 proxy_pid() { case $1 in keyless) echo "$KL_PID" ;; pgbouncer) echo "$PGB_PID" ;; *) echo "" ;; esac; }
 
 # run_pgbench target mode seconds outfile -> prints "tps txns proxy_user_ms proxy_sys_ms" (tps 0 on failure)
