@@ -131,18 +131,21 @@ export class Proxy {
       if (!fresh.has(key)) l.route = this.#route(key, group.map(([name]) => targets.get(name)!));
       this.#listeners.set(key, l);
     }
+    // Listeners whose address went, and those replaced by another protocol's: all their
+    // connections drain. The rest: only connections to targets no longer current.
+    const retired = [...replaced.values()];
     for (const [key, l] of [...this.#listeners]) {
-      if (!groups.has(key) || replaced.get(key) === l) {
-        l.stopAccepting();
-        draining += l.drainStale(new Set(), next.drainTimeout);
-        if (!groups.has(key)) this.#listeners.delete(key);
-        else this.#listeners.set(key, fresh.get(key)!);
-        void l.close();
-      } else {
-        draining += l.drainStale(current, next.drainTimeout);
+      if (groups.has(key)) draining += l.drainStale(current, next.drainTimeout);
+      else {
+        this.#listeners.delete(key);
+        retired.push(l);
       }
     }
-    for (const l of replaced.values()) draining += l.drainStale(new Set(), next.drainTimeout);
+    for (const l of retired) {
+      void l.stopAccepting();
+      draining += l.drainStale(new Set(), next.drainTimeout);
+      void l.close();
+    }
     for (const [name, s] of oldStores) if (stores.get(name) !== s) void s.close();
     log.level = next.log.level;
     if (JSON.stringify(next.admin) !== JSON.stringify(prev.admin)) log.warn('admin.listen changes take effect at the next restart');
