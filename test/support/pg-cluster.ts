@@ -1,8 +1,9 @@
 // A PostgreSQL cluster of the suite's own (own data directory and port, run as the `postgres`
 // user when we are root) that demands passwords: one role per auth method, TLS from the test CA.
+import { installServerTls } from './tls.ts';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, chownSync, copyFileSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync, appendFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync, appendFileSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from './net.ts';
@@ -76,16 +77,7 @@ export async function startPgCluster(pki: { caFile: string; server: { certFile: 
   const admin = { user: 'postgres', password: canary('admin') };
 
   pgExec('initdb', ['-D', dataDir, '-U', 'postgres', '--auth-local=trust', '--auth-host=reject', '--no-sync', '-E', 'UTF8', '--locale=C']);
-  for (const [src, name] of [
-    [pki.server.certFile, 'server.crt'],
-    [pki.server.keyFile, 'server.key'],
-    [pki.caFile, 'ca.crt'],
-  ] as const) {
-    const dst = join(dataDir, name);
-    copyFileSync(src, dst);
-    chownSync(dst, owner, group);
-    chmodSync(dst, 0o600);
-  }
+  installServerTls(pki, dataDir, owner, group);
   appendFileSync(
     join(dataDir, 'postgresql.conf'),
     [

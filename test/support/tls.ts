@@ -2,7 +2,7 @@
 // certificate for localhost/127.0.0.1, one for a wrong name, an unrelated CA, and client
 // certificates on demand.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -82,4 +82,22 @@ export function createPki(dir = mkdtempSync(join(tmpdir(), 'keyless-pki-'))): Te
       return c;
     },
   };
+}
+
+/**
+ * Copy the server certificate, its key and the CA into a database server's data directory as
+ * server.crt, server.key and ca.crt, owned by the server's user and readable by it alone (both
+ * PostgreSQL and MariaDB refuse a key others can read).
+ */
+export function installServerTls(pki: { caFile: string; server: { certFile: string; keyFile: string } }, dataDir: string, uid: number, gid: number): void {
+  for (const [src, name] of [
+    [pki.server.certFile, 'server.crt'],
+    [pki.server.keyFile, 'server.key'],
+    [pki.caFile, 'ca.crt'],
+  ] as const) {
+    const dst = join(dataDir, name);
+    copyFileSync(src, dst);
+    chownSync(dst, uid, gid);
+    chmodSync(dst, 0o600);
+  }
 }

@@ -2,9 +2,10 @@
 // `mysql` user when we are root) with TLS from the test CA and one account per auth method Keyless
 // speaks to MariaDB: mysql_native_password, ed25519, one that REQUIRE SSL, and one for rotation.
 // Every password is a unique canary string. Admin SQL goes over the socket (unix_socket auth).
+import { installServerTls } from '../tls.ts';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { freePort, waitForAccept } from '../net.ts';
@@ -76,16 +77,7 @@ async function start(dataDir: string, pki: { caFile: string; server: { certFile:
   const tmp = join(dataDir, 'tmp');
   mkdirSync(tmp);
   chownSync(tmp, uid, gid);
-  for (const [src, name] of [
-    [pki.server.certFile, 'server.crt'],
-    [pki.server.keyFile, 'server.key'],
-    [pki.caFile, 'ca.crt'],
-  ] as const) {
-    const dst = join(dataDir, name);
-    copyFileSync(src, dst);
-    chownSync(dst, uid, gid);
-    chmodSync(dst, 0o600);
-  }
+  installServerTls(pki, dataDir, uid, gid);
   // Asynchronous, so a caller can start other servers meanwhile.
   await run(binary('mariadb-install-db', ['/usr/bin', '/usr/sbin']), [
     '--no-defaults',

@@ -1,31 +1,12 @@
-import { once } from 'node:events';
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { KeylessError } from '../../../../src/errors.ts';
 import { PacketReader, encodePacket, nextSeq, packetCount } from '../../../../src/protocols/mysql/packet.ts';
 import { comQuery, everySplit, handshakeResponse, packet, sslRequest } from './builders.ts';
+import { codeOf, feed } from '../../../support/streams.ts';
 
 const never = new AbortController().signal;
 const MAX = 0xff_ffff;
-
-async function feed(s: PassThrough, chunks: readonly Buffer[]): Promise<void> {
-  for (const c of chunks) {
-    if (c.length === 0) continue;
-    const seen = once(s, 'data');
-    s.write(c);
-    await seen;
-  }
-}
-
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(KeylessError);
-    return (err as KeylessError).code;
-  }
-  throw new Error('expected a rejection');
-}
 
 describe('encodePacket', () => {
   it('frames a payload with its length and sequence id', () => {

@@ -18,30 +18,11 @@ import {
   terminate,
   typedMessage,
 } from '../../../support/packets/postgres.ts';
+import { codeOf, feed } from '../../../support/streams.ts';
 
 const never = new AbortController().signal;
 
 /** Write each chunk and wait until the stream has emitted it (so the reader has it too). */
-async function feed(s: PassThrough, chunks: readonly Buffer[]): Promise<void> {
-  for (const c of chunks) {
-    if (c.length === 0) continue;
-    const seen = once(s, 'data');
-    s.write(c);
-    await seen;
-  }
-}
-
-/** Resolve to the KeylessError code a promise rejects with. */
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(KeylessError);
-    return (err as KeylessError).code;
-  }
-  throw new Error('expected a rejection');
-}
-
 // A client's opening conversation: SSLRequest (answered N), StartupMessage, a password, a
 // query, Terminate, and bytes past the last packet that detach() must hand back.
 const ssl = sslRequest();
